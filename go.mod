@@ -1,0 +1,3 @@
+module github.com/sparkguard/sparkguard
+
+go 1.26.0
