@@ -16,6 +16,9 @@ all: build
 ## build: every binary into bin/
 build:
 	$(GOBUILD) -o bin/ingress ./services/ingress/cmd/ingress
+	$(GOBUILD) -o bin/authz ./services/authz/cmd/authz
+	$(GOBUILD) -o bin/responder ./services/responder/cmd/responder
+	$(GOBUILD) -o bin/webexsim ./tools/webexsim/cmd/webexsim
 	$(GOBUILD) -o bin/sparkguard ./cmd/sparkguard
 
 ## test: every module's tests (the workspace pattern covers them all), with -race
