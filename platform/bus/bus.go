@@ -197,13 +197,17 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, bucket string, tt
 // Retry runs step until it succeeds or ctx ends, waiting a growing pause
 // (capped at 5s) between tries and logging each failure. Services use it for
 // their start-up set-up, so that they ride out a bus or API that starts
-// after them.
+// after them. A permanent error (a rejected token, say) stops it at once:
+// no retry can fix that, and the service should fail with one clear error.
 func Retry(ctx context.Context, log *slog.Logger, what string, step func(context.Context) error) error {
 	wait := 100 * time.Millisecond
 	for {
 		err := step(ctx)
 		if err == nil {
 			return nil
+		}
+		if permanent, _ := classify(err); permanent {
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		log.Warn("start-up step failed, retrying", "step", what, "error", err, "retry_in", wait)
 		select {
