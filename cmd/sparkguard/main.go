@@ -1,4 +1,8 @@
-// Command sparkguard is sparkguard's all-in-one binary and operator CLI.
+// Command sparkguard is sparkguard's all-in-one binary and operator CLI:
+// `run` starts the three stages in one process (with an embedded NATS
+// server unless NATS_URL is set), `demo` shows the whole bot working
+// against the built-in Webex emulator, and `webhooks` manages the bot's
+// webhook registration.
 package main
 
 import (
@@ -8,12 +12,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sparkguard/sparkguard/internal/webhooks"
+	"github.com/sparkguard/sparkguard/platform/config"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -22,14 +29,31 @@ func main() {
 const usage = `sparkguard: a secure, scalable back end for Webex bots.
 
 Usage:
-  sparkguard help      show this text
+  sparkguard run [--public-url URL]   ingress, authz and responder in one process
+  sparkguard demo [--once]            the whole bot against a built-in Webex emulator
+  sparkguard webhooks sync|list|new-secret
+                                      register and check the bot's webhook
+  sparkguard healthcheck              exit 0 when this process's /healthz answers
+  sparkguard help                     this text
 
-The services run as their own binaries (bin/ingress). The all-in-one
-commands (run, demo) and the webhook commands arrive in later versions.
+Configuration comes from the environment: see docs/configuration.md.
 `
 
-func run(_ context.Context, args []string, stdout, _ io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		_, _ = io.WriteString(stdout, usage)
+		return nil
+	}
+	switch args[0] {
+	case "run":
+		return runAll(ctx, args[1:], lookup, stderr)
+	case "healthcheck":
+		return runAll(ctx, args, lookup, stderr)
+	case "demo":
+		return demo(ctx, args[1:], stdout, stderr)
+	case "webhooks":
+		return webhooks.Command(ctx, args[1:], lookup, stdout)
+	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err
 	}
