@@ -9,7 +9,7 @@ GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BUF         := GOWORK=off go tool -modfile=tools/go.mod buf
 
-.PHONY: all build test generate checkgenerate lint ci clean
+.PHONY: all build test bench generate checkgenerate lint ci clean
 
 all: build
 
@@ -24,6 +24,10 @@ build:
 ## test: every module's tests (the workspace pattern covers them all), with -race
 test:
 	go test -race -timeout 15m $(PKGS)
+
+## bench: the benchmarks, each with its same-run baseline (docs/benchmarks.md)
+bench:
+	go test -run '^$$' -bench . -count 3 ./services/ingress/
 
 ## generate: the Go code of the bus schemas in proto/
 generate:

@@ -171,7 +171,7 @@ func (h *harness) streamMsgs(t *testing.T) uint64 {
 	return info.State.Msgs
 }
 
-func withField(t *testing.T, body []byte, mutate func(m map[string]any)) []byte {
+func withField(t testing.TB, body []byte, mutate func(m map[string]any)) []byte {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil {
