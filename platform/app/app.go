@@ -109,10 +109,15 @@ func Main(ctx context.Context, spec Spec, args []string, lookup config.Lookup, s
 		return fmt.Errorf("listen on METRICS_ADDR %s: %w", common.Obs.Addr, err)
 	}
 	log.Info("starting", "version", Version, "metrics_addr", ln.Addr().String(), "nats_url", redactURLs(common.Bus.URL))
+	stop := ctx
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rt.Obs.Serve(ctx, ln) })
 	g.Go(func() error { return spec.Run(ctx, rt) })
 	err = g.Wait()
+	if stop.Err() != nil && errors.Is(err, stop.Err()) {
+		// Asked to stop, perhaps while still setting up: a clean exit.
+		err = nil
+	}
 	log.Info("stopped", "error", err)
 	return err
 }
@@ -133,7 +138,8 @@ func NewRuntime(name string, common Common, log *slog.Logger) (*Runtime, func(),
 	srv := obs.NewServer(reg, log)
 	srv.AddReadiness("nats", bus.Ready(nc))
 	rt := &Runtime{Log: log, Registry: reg, Obs: srv, NC: nc, JS: js}
-	return rt, func() { _ = nc.Drain() }, nil
+	// By cleanup time every service has stopped and settled its messages.
+	return rt, nc.Close, nil
 }
 
 // redactURLs drops credentials from NATS URLs before they are logged.

@@ -115,6 +115,12 @@ func NewWorkerMetrics(reg prometheus.Registerer) *WorkerMetrics {
 	}
 }
 
+// maxRetryAfter is the longest Retry-After a message waits out.
+const maxRetryAfter = time.Hour
+
+// settleTimeout bounds an ack, nak or dead letter.
+const settleTimeout = 5 * time.Second
+
 // Worker runs one replica of a stage: it shares the stage's durable pull
 // consumer with every other replica, hands each message to the Handler with
 // bounded concurrency, and settles it exactly once: ack on success, a
@@ -175,12 +181,21 @@ func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
 		return fmt.Errorf("consume %s: %w", w.cfg.Stage, err)
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { w.reportPending(ctx, cons) })
+	pendingCtx, stopPending := context.WithCancel(ctx)
+	wg.Go(func() { w.reportPending(pendingCtx, cons) })
 	slots := make(chan struct{}, w.cfg.Concurrency)
+	var runErr error
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if ctx.Err() != nil {
+				break
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+				errors.Is(err, jetstream.ErrConsumerNotFound) {
+				// Nothing more will come: stop, so the process fails and
+				// is restarted rather than idling as if it were consuming.
+				runErr = fmt.Errorf("consume %s: %w", w.cfg.Stage, err)
 				break
 			}
 			// Heartbeat and connection errors: the iterator goes on by
@@ -199,6 +214,7 @@ func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
 			w.process(ctx, msg)
 		})
 	}
+	stopPending()
 	it.Drain()
 	for {
 		msg, err := it.Next(jetstream.NextMaxWait(time.Second))
@@ -208,7 +224,7 @@ func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
 		w.release(msg)
 	}
 	wg.Wait()
-	return nil
+	return runErr
 }
 
 // release gives a message back without waiting for its ack timeout.
@@ -231,13 +247,23 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	log := w.log.With("stream_seq", meta.Sequence.Stream, "deliveries", meta.NumDelivered,
 		"request_id", msg.Headers().Get(HeaderRequestID))
+	// The message may have waited in the prefetch buffer for a free slot:
+	// restart its ack wait, so it is not handed to another replica while
+	// this one handles it.
+	if err := msg.InProgress(); err != nil {
+		log.Warn("mark in progress", "error", err)
+	}
+	// Settling gets its own time: a handler that used up its own must
+	// still be able to ack, nak or dead-letter.
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer scancel()
 	if meta.NumDelivered > uint64(w.cfg.MaxDeliver) {
-		w.deadLetter(hctx, log, msg, meta, "delivery limit reached without an answer from the handler")
+		w.deadLetter(sctx, log, msg, meta, "delivery limit reached without an answer from the handler")
 		return
 	}
 	herr := w.handle(hctx, msg)
 	if herr == nil {
-		if err := msg.DoubleAck(hctx); err != nil {
+		if err := msg.DoubleAck(sctx); err != nil {
 			// The work is done; the message may come again and the
 			// handlers are idempotent.
 			log.Warn("ack", "error", err)
@@ -247,11 +273,13 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg) {
 	permanent, retryAfter := classify(herr)
 	switch {
 	case permanent:
-		w.deadLetter(hctx, log, msg, meta, "permanent: "+herr.Error())
+		w.deadLetter(sctx, log, msg, meta, "permanent: "+herr.Error())
 	case meta.NumDelivered >= uint64(w.cfg.MaxDeliver):
-		w.deadLetter(hctx, log, msg, meta, fmt.Sprintf("gave up after %d deliveries: %v", meta.NumDelivered, herr))
+		w.deadLetter(sctx, log, msg, meta, fmt.Sprintf("gave up after %d deliveries: %v", meta.NumDelivered, herr))
 	default:
-		delay := max(w.backoff(meta.NumDelivered), retryAfter)
+		// A Retry-After is honoured up to an hour, so an absurd one cannot
+		// park a message for years.
+		delay := max(w.backoff(meta.NumDelivered), min(retryAfter, maxRetryAfter))
 		log.Warn("handling failed, will retry", "error", herr, "retry_in", delay)
 		if err := msg.NakWithDelay(delay); err != nil {
 			log.Warn("nak", "error", err)

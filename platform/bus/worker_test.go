@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sparkguard/sparkguard/platform/bus"
@@ -190,5 +191,32 @@ func TestWorkerShutdown(t *testing.T) {
 	waitFor(t, "the other four handled by the next replica", func() bool { return handled.Load() == 4 })
 	if n := streamMsgs(t, js, bus.StreamAuthorized); n != 0 {
 		t.Fatalf("%d messages left", n)
+	}
+}
+
+// TestWorkerStopsWhenConsumerGoes: a worker whose consumer is deleted
+// under it returns an error instead of idling forever as if ready.
+func TestWorkerStopsWhenConsumerGoes(t *testing.T) {
+	t.Parallel()
+	js := setUp(t)
+	w := bus.NewWorker(js, bus.WorkerConfig{Stage: "gone", Stream: bus.StreamAuthorized}, func(context.Context, jetstream.Msg) error { return nil },
+		slog.New(slog.DiscardHandler), bus.NewWorkerMetrics(prometheus.NewRegistry()))
+	cons, err := w.EnsureConsumer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background(), cons) }()
+	time.Sleep(200 * time.Millisecond)
+	if err := js.DeleteConsumer(context.Background(), bus.StreamAuthorized, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Run returned nil with its consumer gone")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run still running with its consumer gone")
 	}
 }

@@ -38,7 +38,7 @@ func Load(lookup Lookup, cfg any) error {
 		return err
 	}
 	if err := env.ParseWithOptions(cfg, env.Options{Environment: environ}); err != nil {
-		return cleanParseError(cfg, err)
+		return cleanParseError(cfg, environ, err)
 	}
 	if v, ok := cfg.(Validator); ok {
 		return v.Validate()
@@ -106,25 +106,42 @@ func variables(t reflect.Type, prefix string) []variable {
 // cleanParseError turns the parser's aggregate error into one line per
 // variable, naming the variable and never echoing its value (which may be a
 // secret).
-func cleanParseError(cfg any, err error) error {
+func cleanParseError(cfg any, environ map[string]string, err error) error {
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
 		return err
 	}
-	names := map[string]string{}
+	// The parser names the struct field; one field name can stand in
+	// several nested structs (AUTHZ_CONCURRENCY, RESPONDER_CONCURRENCY), so
+	// the variable is the one among them whose value does not parse.
+	names := map[string][]string{}
 	for _, v := range variables(reflect.TypeOf(cfg), "") {
-		names[v.field] = v.env
+		names[v.field] = append(names[v.field], v.env)
 	}
-	errs := make([]error, 0, len(agg.Errors))
+	reported := map[string]bool{}
+	var errs []error
 	for _, e := range agg.Errors {
 		var pe env.ParseError
-		if errors.As(e, &pe) {
-			errs = append(errs, fmt.Errorf("%s: not a valid %s", names[pe.Name], typeName(pe.Type)))
+		if !errors.As(e, &pe) {
+			errs = append(errs, e)
 			continue
 		}
-		errs = append(errs, e)
+		for _, name := range names[pe.Name] {
+			if !reported[name] && !parses(name, pe.Type, environ[name]) {
+				reported[name] = true
+				errs = append(errs, fmt.Errorf("%s: not a valid %s", name, typeName(pe.Type)))
+			}
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// parses reports whether value is a valid value of type t for the parser.
+func parses(name string, t reflect.Type, value string) bool {
+	one := reflect.New(reflect.StructOf([]reflect.StructField{{
+		Name: "V", Type: t, Tag: reflect.StructTag(`env:"` + name + `"`),
+	}}))
+	return env.ParseWithOptions(one.Interface(), env.Options{Environment: map[string]string{name: value}}) == nil
 }
 
 func typeName(t reflect.Type) string {

@@ -17,6 +17,25 @@ type nested struct {
 	Token Secret `env:"TOKEN"`
 }
 
+type twin struct {
+	Count int `env:"COUNT"`
+}
+
+// pair has two structs with a field of one name, as the all-in-one has.
+type pair struct {
+	A twin `envPrefix:"A_"`
+	B twin `envPrefix:"B_"`
+}
+
+func TestParseErrorNamesTheVariable(t *testing.T) {
+	t.Parallel()
+	var p pair
+	err := Load(lookupFrom(map[string]string{"A_COUNT": "many", "B_COUNT": "2"}), &p)
+	if err == nil || !strings.Contains(err.Error(), "A_COUNT") || strings.Contains(err.Error(), "B_COUNT") {
+		t.Fatalf("err = %v, want it to name A_COUNT only", err)
+	}
+}
+
 type testConfig struct {
 	Name    string        `env:"NAME" envDefault:"x"`
 	TTL     time.Duration `env:"TTL" envDefault:"15m"`

@@ -411,6 +411,9 @@ func (c *Client) do(ctx context.Context, op, method string, u *url.URL, in, out 
 	return resp.Header, nil
 }
 
+// maxPause caps how long one Retry-After holds every call back.
+const maxPause = time.Hour
+
 // pause keeps every call from leaving the client until a rate limit's
 // Retry-After has passed: Webex asks clients not to call again before then,
 // whatever the endpoint.
@@ -418,7 +421,9 @@ func (c *Client) pause(e *APIError) {
 	if (e.Status != http.StatusTooManyRequests && e.Status != http.StatusLocked) || e.Wait <= 0 {
 		return
 	}
-	until := time.Now().Add(e.Wait).UnixNano()
+	// An absurd Retry-After must not overflow the clock nor park the bot
+	// for days: an hour is the longest pause.
+	until := time.Now().Add(min(e.Wait, maxPause)).UnixNano()
 	for {
 		cur := c.pausedUntil.Load()
 		if cur >= until || c.pausedUntil.CompareAndSwap(cur, until) {

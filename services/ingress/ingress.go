@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -56,6 +57,7 @@ type Ingress struct {
 	log     *slog.Logger
 	metrics *metrics
 	echo    *echo.Echo
+	ready   atomic.Bool // the webhook stream is there
 }
 
 // New returns an ingress for cfg; cfg must have passed Validate.
@@ -81,15 +83,29 @@ func New(cfg Config, deps Deps) *Ingress {
 // Handler is the HTTP handler of the webhook endpoint.
 func (in *Ingress) Handler() http.Handler { return in.echo }
 
-// Run makes sure the webhook stream exists, then serves webhooks on ln until
-// ctx ends and drains in-flight requests. Requests that come before the
-// stream is ready get 503.
+// Ready reports whether the ingress can store webhooks: its stream is there.
+func (in *Ingress) Ready(context.Context) error {
+	if !in.ready.Load() {
+		return errors.New("ingress: webhook stream not set up yet")
+	}
+	return nil
+}
+
+// Run waits until the webhook stream exists (creating it when the bus
+// credential allows; else authz creates it), then serves webhooks on ln
+// until ctx ends and drains in-flight requests. Until then connections wait
+// in the listener's backlog and Ready reports not ready.
 func (in *Ingress) Run(ctx context.Context, ln net.Listener) error {
-	if err := bus.Retry(ctx, in.log, "ensure webhook stream", func(ctx context.Context) error {
+	if err := bus.Retry(ctx, in.log, "find or create the webhook stream", func(ctx context.Context) error {
+		if _, err := in.js.Stream(ctx, bus.StreamWebhooks); err == nil {
+			return nil
+		}
 		return bus.EnsureStreams(ctx, in.js, bus.StreamWebhooks)
 	}); err != nil {
 		return err
 	}
+	in.ready.Store(true)
+	defer in.ready.Store(false)
 	srv := obs.NewHTTPServer(in.echo)
 	// A request may wait for the publish timeout before it is answered.
 	srv.WriteTimeout = in.cfg.PublishTimeout + 10*time.Second
@@ -107,6 +123,7 @@ func Service(cfg *Config) app.Service {
 			return fmt.Errorf("listen on INGRESS_ADDR %s: %w", cfg.Addr, err)
 		}
 		in := New(*cfg, Deps{JS: rt.JS, NC: rt.NC, Registry: rt.Registry, Log: rt.Log})
+		rt.Obs.AddReadiness("ingress", in.Ready)
 		return in.Run(ctx, ln)
 	}
 }
@@ -218,12 +235,14 @@ func (in *Ingress) handleWebhook(c echo.Context) error {
 }
 
 // publish stores msg, waiting at most the publish timeout for the PubAck.
-// While the connection is down it fails at once instead of buffering.
+// While the connection is down it fails at once instead of buffering. A
+// caller that hangs up does not cancel it: the event may be stored anyway,
+// and Webex's retry will then be a duplicate.
 func (in *Ingress) publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
 	if in.nc != nil && in.nc.Status() != nats.CONNECTED {
 		return nil, fmt.Errorf("publish: nats %s", in.nc.Status())
 	}
-	ctx, cancel := context.WithTimeout(ctx, in.cfg.PublishTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.PublishTimeout)
 	defer cancel()
 	return in.js.PublishMsg(ctx, msg)
 }

@@ -478,3 +478,27 @@ func TestSecretsNeverLogged(t *testing.T) {
 		t.Fatalf("logs hold a secret or a signature: %s", logs.String())
 	}
 }
+
+// TestReadyOnlyWithStream: the ingress is not ready until its stream is
+// there.
+func TestReadyOnlyWithStream(t *testing.T) {
+	t.Parallel()
+	srv := bustest.StartServer(t, bustest.Options{})
+	nc, js := bustest.Connect(t, srv)
+	in := New(Config{Secrets: "s", MaxBodyBytes: 1024, PublishTimeout: time.Second},
+		Deps{JS: js, NC: nc, Registry: prometheus.NewRegistry(), Log: slog.New(slog.DiscardHandler)})
+	if in.Ready(context.Background()) == nil {
+		t.Fatal("ready before set-up")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = in.Run(ctx, ln) }()
+	waitFor(t, "ready", func() bool { return in.Ready(context.Background()) == nil })
+	if _, err := js.Stream(context.Background(), bus.StreamWebhooks); err != nil {
+		t.Fatalf("ready without the stream: %v", err)
+	}
+}
