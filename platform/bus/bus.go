@@ -112,7 +112,8 @@ func Connect(cfg Config, name string, log *slog.Logger) (*nats.Conn, error) {
 	case cfg.CredsFile != "":
 		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
 	case cfg.User != "":
-		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password.Reveal()))
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password.Reveal()),
+			nats.CustomInboxPrefix(InboxPrefix(cfg.User)))
 	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
@@ -120,6 +121,11 @@ func Connect(cfg Config, name string, log *slog.Logger) (*nats.Conn, error) {
 	}
 	return nc, nil
 }
+
+// InboxPrefix is where a NATS user receives its replies (PubAcks, API
+// answers, pulled messages, watches). A prefix of its own lets the server
+// allow each user its replies and nobody else's.
+func InboxPrefix(user string) string { return "_INBOX_" + user }
 
 // Ready is a readiness check: the connection is up.
 func Ready(nc *nats.Conn) func(context.Context) error {
