@@ -88,6 +88,7 @@ type replica struct {
 	a    *Authz
 	nc   *nats.Conn
 	stop func()
+	kill func()
 }
 
 func (w *world) start(t *testing.T, cfg Config) *replica {
@@ -123,6 +124,15 @@ func (w *world) start(t *testing.T, cfg Config) *replica {
 				t.Errorf("authz run: %v", err)
 			}
 			nc.Close()
+		})
+	}, kill: func() {
+		once.Do(func() {
+			// Its connection goes at once: nothing it does later reaches
+			// the bus. Run ends, with the connection's error or not,
+			// whichever it sees first.
+			nc.Close()
+			cancel()
+			<-done
 		})
 	}}
 	t.Cleanup(r.stop)

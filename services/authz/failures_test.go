@@ -165,10 +165,7 @@ func TestReplicaKilledMidMessage(t *testing.T) {
 	w.sim.SetFault(webexsim.OpGetPerson, webexsim.Fault{Latency: time.Second, Times: 1})
 	w.send(t, w.post(t, alice, "hi"), "")
 	waitFor(t, "the doomed replica to take the event", func() bool { return w.sim.Calls(webexsim.OpGetPerson) == 1 })
-	// Killed: its connection goes at once, nothing it does later reaches
-	// the bus.
-	doomed.nc.Close()
-	doomed.stop()
+	doomed.kill()
 	w.start(t, cfg)
 	waitFor(t, "the other replica to allow it", func() bool { return len(w.authorized(t)) == 1 })
 	if n := len(w.deadLetters(t)); n != 0 {
