@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -87,5 +88,49 @@ func TestRegisterShares(t *testing.T) {
 	b.WithLabelValues("v").Inc()
 	if got := testutil.ToFloat64(a.WithLabelValues("v")); got != 2 {
 		t.Fatalf("shared counter = %v, want 2", got)
+	}
+}
+
+// TestServeHTTPDrains: a request in flight when the context ends is
+// answered before the server stops; new connections are refused after.
+func TestServeHTTPDrains(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{})
+	srv := NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		time.Sleep(300 * time.Millisecond)
+		_, _ = w.Write([]byte("done"))
+	}))
+	if srv.ReadHeaderTimeout == 0 || srv.ReadTimeout == 0 || srv.WriteTimeout == 0 || srv.IdleTimeout == 0 {
+		t.Fatalf("a timeout is unset: %+v", srv)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ServeHTTP(ctx, ln, srv) }()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String())
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	<-started
+	cancel()
+	if body := <-got; body != "done" {
+		t.Fatalf("in-flight request got %q, want it answered", body)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("ServeHTTP: %v", err)
+	}
+	if _, err := http.Get("http://" + ln.Addr().String()); err == nil {
+		t.Fatal("server still answering after shutdown")
 	}
 }
