@@ -174,36 +174,26 @@ func (w *world) publish(t *testing.T, resource, event, id string, body []byte) {
 // authorized returns the records on the authorized stream.
 func (w *world) authorized(t *testing.T) []*sparkguardv1.AuthorizedMessage {
 	t.Helper()
-	return readStream[*sparkguardv1.AuthorizedMessage](t, w.js, bus.StreamAuthorized, func() *sparkguardv1.AuthorizedMessage { return &sparkguardv1.AuthorizedMessage{} })
+	var out []*sparkguardv1.AuthorizedMessage
+	for _, raw := range bustest.Stored(t, w.js, bus.StreamAuthorized) {
+		var m sparkguardv1.AuthorizedMessage
+		if err := proto.Unmarshal(raw.Data, &m); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &m)
+	}
+	return out
 }
 
 func (w *world) deadLetters(t *testing.T) []*sparkguardv1.DeadLetter {
 	t.Helper()
-	return readStream[*sparkguardv1.DeadLetter](t, w.js, bus.StreamDeadLetter, func() *sparkguardv1.DeadLetter { return &sparkguardv1.DeadLetter{} })
-}
-
-func readStream[M proto.Message](t *testing.T, js jetstream.JetStream, stream string, newMsg func() M) []M {
-	t.Helper()
-	ctx := context.Background()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return nil
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []M
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		raw, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			continue
-		}
-		m := newMsg()
-		if err := proto.Unmarshal(raw.Data, m); err != nil {
+	var out []*sparkguardv1.DeadLetter
+	for _, raw := range bustest.Stored(t, w.js, bus.StreamDeadLetter) {
+		var dl sparkguardv1.DeadLetter
+		if err := proto.Unmarshal(raw.Data, &dl); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, m)
+		out = append(out, &dl)
 	}
 	return out
 }

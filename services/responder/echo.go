@@ -1,7 +1,6 @@
 package responder
 
 import (
-	"encoding/base64"
 	"html"
 	"regexp"
 	"slices"
@@ -26,23 +25,13 @@ func newBot(p *webex.Person) *bot {
 	return &bot{id: p.ID, uuid: personUUID(p.ID), name: p.DisplayName}
 }
 
-// personUUID returns the uuid inside a Webex person id: the id is the
-// unpadded standard base64 of "ciscospark://us/PEOPLE/<uuid>". A spark-mention
-// may name the bot by either form.
+// personUUID returns the uuid inside a Webex person id, or "": a
+// spark-mention may name the bot by either form.
 func personUUID(id string) string {
-	raw, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(id, "="))
-	if err != nil {
-		return ""
+	if kind, uuid, ok := webex.ParseID(id); ok && kind == webex.KindPeople {
+		return uuid
 	}
-	rest, ok := strings.CutPrefix(string(raw), "ciscospark://")
-	if !ok {
-		return ""
-	}
-	parts := strings.Split(rest, "/")
-	if len(parts) != 3 || parts[1] != "PEOPLE" || parts[2] == "" {
-		return ""
-	}
-	return parts[2]
+	return ""
 }
 
 var (

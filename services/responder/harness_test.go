@@ -378,22 +378,8 @@ func findMetric(t *testing.T, reg prometheus.Gatherer, name string, labels map[s
 // deadLetters returns every record on the responder's dead-letter subject.
 func (h *harness) deadLetters(t *testing.T) []*sparkguardv1.DeadLetter {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	stream, err := h.js.Stream(ctx, bus.StreamDeadLetter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []*sparkguardv1.DeadLetter
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		raw, err := stream.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("get dead letter %d: %v", seq, err)
-		}
+	for _, raw := range bustest.Stored(t, h.js, bus.StreamDeadLetter) {
 		if raw.Subject != bus.DeadLetterSubject(bus.ConsumerResponder) {
 			continue
 		}

@@ -2,20 +2,21 @@ package webexsim
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/sparkguard/sparkguard/platform/webex"
 )
 
-// The kinds of Webex ids ("ciscospark://us/<KIND>/<uuid>").
+// The kinds of Webex ids the emulator makes.
 const (
-	kindPeople       = "PEOPLE"
-	kindMessage      = "MESSAGE"
-	kindRoom         = "ROOM"
-	kindWebhook      = "WEBHOOK"
-	kindOrganization = "ORGANIZATION"
-	kindApplication  = "APPLICATION"
+	kindPeople       = webex.KindPeople
+	kindMessage      = webex.KindMessage
+	kindRoom         = webex.KindRoom
+	kindWebhook      = webex.KindWebhook
+	kindOrganization = webex.KindOrganization
+	kindApplication  = webex.KindApplication
 )
 
 // newUUID returns a random (version 4) UUID in lowercase hex. Lowercase
@@ -30,25 +31,12 @@ func newUUID() string {
 }
 
 // newID returns a new Webex id of kind.
-func newID(kind string) string {
-	return base64.RawStdEncoding.EncodeToString([]byte("ciscospark://us/" + kind + "/" + newUUID()))
-}
+func newID(kind string) string { return webex.FormatID(kind, newUUID()) }
 
 // idKind returns the KIND inside a Webex id, or "" when id is not one.
 func idKind(id string) string {
-	raw, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(id, "="))
-	if err != nil {
-		return ""
-	}
-	rest, ok := strings.CutPrefix(string(raw), "ciscospark://")
-	if !ok {
-		return ""
-	}
-	parts := strings.Split(rest, "/")
-	if len(parts) != 3 {
-		return ""
-	}
-	return parts[1]
+	kind, _, _ := webex.ParseID(id)
+	return kind
 }
 
 // newTrackingID returns a trackingId in the shape Webex uses.

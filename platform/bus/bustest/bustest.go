@@ -3,6 +3,8 @@
 package bustest
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -67,4 +69,35 @@ func Connect(t testing.TB, srv *server.Server) (*nats.Conn, jetstream.JetStream)
 		t.Fatalf("jetstream: %v", err)
 	}
 	return nc, js
+}
+
+// Stored returns the messages stream holds now, oldest first; none when
+// the stream does not exist yet.
+func Stored(t testing.TB, js jetstream.JetStream, stream string) []*jetstream.RawStreamMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		raw, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // taken from a work queue meanwhile
+		}
+		if err != nil {
+			t.Fatalf("stream %s message %d: %v", stream, seq, err)
+		}
+		out = append(out, raw)
+	}
+	return out
 }
