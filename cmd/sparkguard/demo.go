@@ -41,7 +41,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:0", "the ingress's listen address")
 	simAddr := fs.String("sim-addr", "127.0.0.1:0", "the Webex emulator's listen address")
 	verbose := fs.Bool("v", false, "log the stages' info lines (the audit line of each denial among them) to stderr")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	d, err := startDemo(ctx, *addr, *simAddr, *verbose, stderr)
@@ -100,18 +100,18 @@ func startDemo(ctx context.Context, addr, simAddr string, verbose bool, stderr i
 		return fail(fmt.Errorf("listen for the emulator: %w", err))
 	}
 	d.simURL = "http://" + simLn.Addr().String()
+	closers = append(closers, func() { _ = simLn.Close() })
 	ingressLn, err := net.Listen("tcp", addr)
 	if err != nil {
-		simLn.Close()
 		return fail(fmt.Errorf("listen for the ingress: %w", err))
 	}
 	d.ingressURL = "http://" + ingressLn.Addr().String() + ingress.WebhookPath
+	closers = append(closers, func() { _ = ingressLn.Close() })
 	obsLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		simLn.Close()
-		ingressLn.Close()
 		return fail(err)
 	}
+	closers = append(closers, func() { _ = obsLn.Close() })
 
 	// The stages read the same variables as in production; here the demo
 	// sets them.
@@ -239,7 +239,7 @@ func (d *demoWorld) converse(ctx context.Context, out io.Writer) int {
 	refused := d.waitCounter(ctx, "sparkguard_authz_decisions_total", "decision", "deny", denied+1)
 	_, answered := d.findReply(bot.ID, func(m webex.Message) bool { return strings.Contains(m.Text, "secret plan") })
 	step(err == nil && refused && !answered,
-		"a stranger is refused: not on the allowlist, so no answer (and an audit line in the log)",
+		"a stranger is refused: not on the allowlist, so no answer (the audit line shows with -v)",
 		"the stranger was not refused")
 
 	// 3. A forged delivery.
@@ -372,9 +372,11 @@ Then read the room, the bot's answer included:
 
   curl -s %s/admin/rooms/%s/messages
 
-Or sign a delivery yourself (secret %q) and watch the ingress refuse a wrong one:
+Or play Webex yourself: sign a delivery with the webhook secret (%q).
+The ingress stores it (200); authz then denies it, since no such message
+or sender exists. Change one character of the secret and it answers 401.
 
-  body='{"id":"wh","resource":"messages","event":"created","data":{"id":"nope"}}'
+  body='{"id":"wh","resource":"messages","event":"created","data":{"id":"my-own"}}'
   sig=$(printf '%%s' "$body" | openssl dgst -sha1 -hmac %s | awk '{print $NF}')
   curl -i -H 'Content-Type: application/json' -H "X-Spark-Signature: $sig" -d "$body" %s
 `, d.ingressURL, d.simURL, post, d.simURL, d.room, demoSecret, demoSecret, d.ingressURL)

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/sparkguard/sparkguard/internal/webhooks"
+	"github.com/sparkguard/sparkguard/platform/app"
 	"github.com/sparkguard/sparkguard/platform/config"
 )
 
@@ -29,17 +31,29 @@ func main() {
 const usage = `sparkguard: a secure, scalable back end for Webex bots.
 
 Usage:
-  sparkguard run [--public-url URL]   ingress, authz and responder in one process
-  sparkguard demo [--once]            the whole bot against a built-in Webex emulator
+  sparkguard run [--public-url URL [--filter FILTER]]
+        ingress, authz and responder in one process; with --public-url,
+        register the bot's webhook at URL/webhooks/webex at start
+  sparkguard demo [--once] [-v] [--addr ADDR] [--sim-addr ADDR]
+        the whole bot against a built-in Webex emulator, no account needed
   sparkguard webhooks sync|list|new-secret
-                                      register and check the bot's webhook
-  sparkguard healthcheck              exit 0 when this process's /healthz answers
-  sparkguard help                     this text
+        register and check the bot's webhook (sparkguard webhooks --help)
+  sparkguard healthcheck   exit 0 when /healthz on METRICS_ADDR answers
+  sparkguard version       print the version
+  sparkguard help          this text
 
 Configuration comes from the environment: see docs/configuration.md.
 `
 
 func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, lookup, stdout, stderr)
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		_, _ = io.WriteString(stdout, usage)
 		return nil
@@ -49,6 +63,9 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 		return runAll(ctx, args[1:], lookup, stderr)
 	case "healthcheck":
 		return runAll(ctx, args, lookup, stderr)
+	case "version":
+		_, err := fmt.Fprintln(stdout, "sparkguard", app.Version)
+		return err
 	case "demo":
 		return demo(ctx, args[1:], stdout, stderr)
 	case "webhooks":

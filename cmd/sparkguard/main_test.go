@@ -157,9 +157,34 @@ func TestRunRefusesBadConfig(t *testing.T) {
 			t.Errorf("err = %v, want it to name %s", err, want)
 		}
 	}
-	err = run(context.Background(), []string{"run", "--public-url", "ftp://example.com"}, lookup, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "--public-url") {
-		t.Errorf("bad --public-url: err = %v", err)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--public-url", "ftp://example.com"}, "--public-url"},
+		{[]string{"run", "--filter", "roomType=direct"}, "--filter"},
+		{[]string{"run", "extra"}, "extra"},
+		{[]string{"demo", "extra"}, "extra"},
+		{[]string{"nonsense"}, "nonsense"},
+	} {
+		err := run(context.Background(), tc.args, lookup, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want it to name %s", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	t.Parallel()
+	lookup := func(string) (string, bool) { return "", false }
+	for _, args := range [][]string{{}, {"help"}, {"--help"}, {"run", "--help"}, {"demo", "-h"}, {"version"}} {
+		var out, errOut strings.Builder
+		if err := run(context.Background(), args, lookup, &out, &errOut); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+		if out.Len()+errOut.Len() == 0 {
+			t.Errorf("%v printed nothing", args)
+		}
 	}
 }
 

@@ -63,8 +63,11 @@ func runAll(ctx context.Context, args []string, lookup config.Lookup, stderr io.
 	subcommand := []string{}
 	if len(args) > 0 && args[0] == "healthcheck" {
 		subcommand = args[:1]
-	} else if err := fs.Parse(args); err != nil {
+	} else if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *filter != "" && *publicURL == "" {
+		return errors.New("sparkguard run: --filter needs --public-url: it is the filter of the webhook registered there")
 	}
 	var target string
 	if *publicURL != "" {
@@ -140,6 +143,15 @@ func syncAtStart(ctx context.Context, rt *app.Runtime, cfg *allConfig, target, f
 		return err
 	}
 	spec := webhooks.Spec{TargetURL: target, Filter: filter, Secret: config.List(cfg.Ingress.Secrets.Reveal())[0]}
+	// Webex may deliver as soon as the webhook exists: register it only
+	// once every stage is ready to take the deliveries.
+	for rt.Obs.Ready(ctx) != nil {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	return bus.Retry(ctx, rt.Log, "sync the webhook", func(ctx context.Context) error {
 		res, err := webhooks.Sync(ctx, client, spec, rt.Log)
 		if err == nil {
@@ -148,3 +160,22 @@ func syncAtStart(ctx context.Context, rt *app.Runtime, cfg *allConfig, target, f
 		return err
 	})
 }
+
+// parseFlags parses a subcommand's flags and refuses stray arguments. A
+// help request has printed the flags by then; it returns errHelpShown.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelpShown
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// errHelpShown ends a subcommand whose help was asked for: run turns it
+// into a clean exit.
+var errHelpShown = errors.New("help shown")

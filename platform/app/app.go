@@ -76,8 +76,19 @@ type Spec struct {
 func Main(ctx context.Context, spec Spec, args []string, lookup config.Lookup, stderr io.Writer) error {
 	var common Common
 	loadErr := config.Load(lookup, &common)
-	if len(args) > 0 && args[0] == "healthcheck" {
-		return obs.Healthcheck(ctx, common.Obs.Addr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "healthcheck":
+			return obs.Healthcheck(ctx, common.Obs.Addr)
+		case "version":
+			_, err := fmt.Fprintf(stderr, "%s %s\n", spec.Name, Version)
+			return err
+		case "-h", "-help", "--help", "help":
+			_, err := fmt.Fprintf(stderr, usage, spec.Name)
+			return err
+		default:
+			return fmt.Errorf("%s: unknown argument %q (try %s --help)", spec.Name, args[0], spec.Name)
+		}
 	}
 	if spec.Config != nil {
 		loadErr = errors.Join(loadErr, config.Load(lookup, spec.Config))
@@ -121,6 +132,16 @@ func Main(ctx context.Context, spec Spec, args []string, lookup config.Lookup, s
 	log.Info("stopped", "error", err)
 	return err
 }
+
+const usage = `Usage: %[1]s [healthcheck | version | --help]
+
+With no argument, %[1]s runs, configured by environment variables (every
+one also as NAME_FILE): see docs/configuration.md. It serves /metrics,
+/healthz and /readyz on METRICS_ADDR.
+
+  healthcheck   exit 0 when this service's /healthz on METRICS_ADDR answers
+  version       print the version
+`
 
 // NewRuntime builds a Runtime: the registry, the observability server (its
 // readiness includes the NATS connection) and the NATS connection.

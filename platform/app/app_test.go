@@ -62,3 +62,26 @@ func TestMainReportsEveryConfigProblem(t *testing.T) {
 		}
 	}
 }
+
+func TestMainHelpAndVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"version"}} {
+		t.Run(args[0], func(t *testing.T) {
+			t.Parallel()
+			var out strings.Builder
+			ran := false
+			err := Main(context.Background(), Spec{Name: "ingress", Run: func(context.Context, *Runtime) error { ran = true; return nil }},
+				args, lookupFrom(nil), &out)
+			if err != nil || ran {
+				t.Fatalf("err %v, ran %v: want the text only, and no configuration needed", err, ran)
+			}
+			want := "docs/configuration.md"
+			if args[0] == "version" {
+				want = "ingress " + Version
+			}
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("output %q lacks %q", out.String(), want)
+			}
+		})
+	}
+}

@@ -37,13 +37,28 @@ func Load(lookup Lookup, cfg any) error {
 	if err != nil {
 		return err
 	}
-	if err := env.ParseWithOptions(cfg, env.Options{Environment: environ}); err != nil {
-		return cleanParseError(cfg, environ, err)
+	parseErr := env.ParseWithOptions(cfg, env.Options{Environment: environ})
+	if parseErr != nil {
+		parseErr = cleanParseError(cfg, environ, parseErr)
 	}
-	if v, ok := cfg.(Validator); ok {
-		return v.Validate()
+	v, ok := cfg.(Validator)
+	if !ok {
+		return parseErr
 	}
-	return nil
+	// Validate runs even when a value did not parse, so that every problem
+	// shows at once; a variable already reported is not reported again.
+	validateErr := v.Validate()
+	if parseErr == nil || validateErr == nil {
+		return errors.Join(parseErr, validateErr)
+	}
+	errs := []error{parseErr}
+	for line := range strings.SplitSeq(validateErr.Error(), "\n") {
+		name, _, _ := strings.Cut(line, ":")
+		if !strings.Contains(parseErr.Error(), name+": ") {
+			errs = append(errs, errors.New(line))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // resolve builds the environment map the parser sees: every variable cfg

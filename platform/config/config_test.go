@@ -79,6 +79,8 @@ func TestLoad(t *testing.T) {
 		{name: "every parse problem at once", env: map[string]string{"TTL": "soon", "ENABLED": "maybe"},
 			wantErr: []string{"TTL: not a valid duration", "ENABLED: not a valid boolean"}},
 		{name: "validate runs", env: map[string]string{"NAME": "bad"}, wantErr: []string{"NAME: must not be bad"}},
+		{name: "parse problems and validation problems together", env: map[string]string{"NAME": "bad", "TTL": "soon"},
+			wantErr: []string{"NAME: must not be bad", "TTL: not a valid duration"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

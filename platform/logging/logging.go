@@ -27,7 +27,7 @@ func New(w io.Writer, c Config) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
 		return nil, fmt.Errorf("LOG_LEVEL: %q is not one of debug, info, warn, error", c.Level)
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: readableDurations}
 	switch strings.ToLower(c.Format) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
@@ -35,4 +35,13 @@ func New(w io.Writer, c Config) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("LOG_FORMAT: %q is not one of json, text", c.Format)
+}
+
+// readableDurations writes durations as "1m30s" rather than as the
+// nanoseconds the JSON handler would print.
+func readableDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -101,27 +103,33 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	s.mu.Lock()
-	checks := make(map[string]ReadinessCheck, len(s.checks))
-	for name, c := range s.checks {
-		checks[name] = c
-	}
-	s.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	var failed []string
-	for name, check := range checks {
-		if err := check(ctx); err != nil {
-			failed = append(failed, fmt.Sprintf("%s: %v", name, err))
-		}
-	}
-	if len(failed) > 0 {
+	if err := s.Ready(ctx); err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		for _, f := range failed {
-			_, _ = fmt.Fprintln(w, f)
-		}
+		_, _ = fmt.Fprintln(w, err)
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Ready runs every readiness check and reports those that fail, one line
+// each; nil means ready.
+func (s *Server) Ready(ctx context.Context) error {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.checks))
+	for name := range s.checks {
+		names = append(names, name)
+	}
+	checks := maps.Clone(s.checks)
+	s.mu.Unlock()
+	slices.Sort(names)
+	var errs []error
+	for _, name := range names {
+		if err := checks[name](ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Serve serves the endpoints on ln until ctx ends, then shuts down
