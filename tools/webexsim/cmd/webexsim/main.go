@@ -139,7 +139,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs := flag.NewFlagSet("webexsim", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&cfg.addr, "addr", defaultAddr, "listen address (host:port; port 0 picks one)")
-	fs.StringVar(&cfg.token, "token", "", `the bot's bearer token (default $WEBEX_ACCESS_TOKEN, else "`+webexsim.DefaultToken+`")`)
+	fs.StringVar(&cfg.token, "token", "", `the bot's bearer token (default $WEBEX_ACCESS_TOKEN or the file $WEBEX_ACCESS_TOKEN_FILE names, else "`+webexsim.DefaultToken+`")`)
 	fs.StringVar(&cfg.botName, "bot-name", webexsim.DefaultBotName, "the bot's display name")
 	fs.StringVar(&cfg.botEmail, "bot-email", webexsim.DefaultBotEmail, "the bot's email")
 	fs.IntVar(&cfg.failAfter, "fail-after", webexsim.DefaultDeliveryFailuresBeforeInactive, "consecutive failed deliveries before a webhook goes inactive")
@@ -195,6 +195,12 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 		cfg.tokenSource = "from -token"
 	case getenv("WEBEX_ACCESS_TOKEN") != "":
 		cfg.token, cfg.tokenSource = getenv("WEBEX_ACCESS_TOKEN"), "from WEBEX_ACCESS_TOKEN"
+	case getenv("WEBEX_ACCESS_TOKEN_FILE") != "":
+		b, err := os.ReadFile(getenv("WEBEX_ACCESS_TOKEN_FILE"))
+		if err != nil {
+			return config{}, fmt.Errorf("WEBEX_ACCESS_TOKEN_FILE: %w", err)
+		}
+		cfg.token, cfg.tokenSource = strings.TrimRight(string(b), "\r\n"), "from WEBEX_ACCESS_TOKEN_FILE"
 	default:
 		cfg.token, cfg.tokenSource = webexsim.DefaultToken, fmt.Sprintf("%q (default)", webexsim.DefaultToken)
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -122,6 +124,8 @@ func TestParseFlags(t *testing.T) {
 			}
 		}},
 		{name: "token from env", env: map[string]string{"WEBEX_ACCESS_TOKEN": "e"}, wantToken: "e"},
+		{name: "token from a file", env: map[string]string{"WEBEX_ACCESS_TOKEN_FILE": tokenFile(t, "from-file\n")}, wantToken: "from-file"},
+		{name: "token file missing", env: map[string]string{"WEBEX_ACCESS_TOKEN_FILE": "/nonexistent/token"}, wantErr: true},
 		{name: "token flag wins", args: []string{"-token", "f"}, env: map[string]string{"WEBEX_ACCESS_TOKEN": "e"}, wantToken: "f"},
 		{name: "fault and latency merge", args: []string{"-fault", "get_me=429:5", "-latency", "get_me=2s", "-fail-after", "2"}, wantToken: webexsim.DefaultToken,
 			check: func(t *testing.T, c config) {
@@ -164,4 +168,13 @@ func TestRunFailsOnBadAddress(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Errorf("run on a bad address: %v", err)
 	}
+}
+
+func tokenFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
