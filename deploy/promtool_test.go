@@ -28,3 +28,15 @@ func TestPrometheusConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertRules runs the alerts' unit tests (prometheus/alerts_test.yml):
+// each alert fires on the series that should raise it, with its labels and
+// annotations, and stays quiet on the ones that should not.
+func TestAlertRules(t *testing.T) {
+	promtool := lookTool(t, "promtool")
+	out, err := exec.Command(promtool, "test", "rules", "prometheus/alerts_test.yml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool test rules prometheus/alerts_test.yml: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}
