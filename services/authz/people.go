@@ -123,12 +123,19 @@ func (c *PersonCache) shared(ctx context.Context, id string) (cached, string, er
 		_, err := c.kv.Create(ctx, lockKey, nil, jetstream.KeyTTL(c.lockTTL))
 		switch {
 		case err == nil:
-			e, err := c.fromAPI(ctx, id, valueKey)
+			// Another replica may have stored the person and let the lock go
+			// between our miss and our taking it: look again before asking.
+			e, found := c.fromBucket(ctx, valueKey)
+			source := sourceShared
+			if !found {
+				source = sourceAPI
+				e, err = c.fromAPI(ctx, id, valueKey)
+			}
 			// Release the lock at once, found or not, so waiters move on.
 			if derr := c.kv.Delete(context.WithoutCancel(ctx), lockKey); derr != nil {
 				c.log.Warn("release person lock", "error", derr)
 			}
-			return e, sourceAPI, err
+			return e, source, err
 		case errors.Is(err, jetstream.ErrKeyExists):
 			if err := c.await(ctx, valueKey, lockKey); err != nil {
 				return cached{}, "", err
