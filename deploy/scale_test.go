@@ -88,12 +88,14 @@ func TestScaledPipeline(t *testing.T) {
 	// The binaries' own health check, as the images run it, then readiness
 	// (connected, consumer running).
 	for _, r := range replicas {
-		waitFor(t, 20*time.Second, r.p.name+" healthy", func() bool {
+		// Generous bounds: under a loaded CI machine six race-built
+		// processes may take a while to come up.
+		waitFor(t, 60*time.Second, r.p.name+" healthy", func() bool {
 			cmd := exec.Command(r.p.path, "healthcheck")
 			cmd.Env = []string{"METRICS_ADDR=" + r.metricsAddr}
 			return cmd.Run() == nil
 		})
-		waitFor(t, 20*time.Second, r.p.name+" ready", func() bool {
+		waitFor(t, 60*time.Second, r.p.name+" ready", func() bool {
 			return httpStatus("http://"+r.metricsAddr+"/readyz") == http.StatusOK
 		})
 	}
