@@ -117,12 +117,15 @@ func TestRunAllInOne(t *testing.T) {
 		t.Errorf("reply = %+v", got)
 	}
 
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	metrics := func() string {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	for _, want := range []string{
 		`sparkguard_build_info{service="sparkguard"`,
 		`sparkguard_ingress_webhooks_total{outcome="accepted"}`,
@@ -130,9 +133,8 @@ func TestRunAllInOne(t *testing.T) {
 		`sparkguard_responder_replies_total{outcome="sent"} 1`,
 		`sparkguard_webex_api_requests_total{code="200",operation="create_message"} 1`,
 	} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
+		// The stages count just after their work is done.
+		waitFor(t, "/metrics to show "+want, func() bool { return strings.Contains(metrics(), want) })
 	}
 	cancel()
 	select {
