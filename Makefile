@@ -23,7 +23,7 @@ build:
 
 ## test: every module's tests (the workspace pattern covers them all), with -race
 test:
-	go test -race -timeout 15m $(PKGS)
+	go test -race -count=1 -timeout 15m $(PKGS)
 
 ## bench: the benchmarks, each with its same-run baseline (docs/benchmarks.md)
 bench:
