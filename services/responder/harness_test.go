@@ -158,6 +158,8 @@ type harnessOptions struct {
 	configure func(*Config)
 	// noWait starts the responder without waiting for it to be ready.
 	noWait bool
+	// beforeStart prepares the emulator before the responder starts.
+	beforeStart func(*webexsim.Sim)
 }
 
 // testConfig is a configuration with short backoffs and ack wait, so that
@@ -207,6 +209,9 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	client, err := cfg.Webex.NewClient(webex.NewMetrics(reg))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.beforeStart != nil {
+		opts.beforeStart(sim)
 	}
 	r := New(cfg, Deps{JS: js, Webex: client, Registry: reg, Log: log})
 	ctx, cancel := context.WithCancel(context.Background())

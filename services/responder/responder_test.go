@@ -583,14 +583,9 @@ func TestRunSetsUpTheBus(t *testing.T) {
 
 func TestNotReadyUntilTheBotIsKnown(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOptions{noWait: true})
-	h.sim.SetFault(webexsim.OpGetMe, webexsim.Fault{Status: http.StatusServiceUnavailable})
-	// The fault may come after the first GET /people/me; a fresh harness
-	// without a wait would race, so make sure the bot is not known by now.
-	waitFor(t, "GET /people/me tried", func() bool { return h.sim.Calls(webexsim.OpGetMe) >= 1 })
-	if h.resp.bot.Load() != nil {
-		t.Skip("the bot was learnt before the fault was set")
-	}
+	h := newHarness(t, harnessOptions{noWait: true, beforeStart: func(sim *webexsim.Sim) {
+		sim.SetFault(webexsim.OpGetMe, webexsim.Fault{Status: http.StatusServiceUnavailable})
+	}})
 	waitFor(t, "a retried GET /people/me", func() bool { return h.sim.Calls(webexsim.OpGetMe) >= 2 })
 	err := h.resp.Ready(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "bot not known") {
