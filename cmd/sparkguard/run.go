@@ -34,22 +34,9 @@ type allConfig struct {
 	DataDir string `env:"SPARKGUARD_DATA_DIR" envDefault:"./data"`
 }
 
-// Validate reports every problem of the three services at once, each once
-// (authz and the responder read the same Webex variables).
+// Validate reports every problem of the three services at once.
 func (c *allConfig) Validate() error {
-	all := errors.Join(c.Ingress.Validate(), c.Authz.Validate(), c.Responder.Validate())
-	if all == nil {
-		return nil
-	}
-	var errs []error
-	seen := map[string]bool{}
-	for line := range strings.SplitSeq(all.Error(), "\n") {
-		if !seen[line] {
-			seen[line] = true
-			errs = append(errs, errors.New(line))
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(c.Ingress.Validate(), c.Authz.Validate(), c.Responder.Validate())
 }
 
 // runAll is `sparkguard run`: the three stages in one process, built with

@@ -46,17 +46,30 @@ func Load(lookup Lookup, cfg any) error {
 		return parseErr
 	}
 	// Validate runs even when a value did not parse, so that every problem
-	// shows at once; a variable already reported is not reported again.
-	validateErr := v.Validate()
-	if parseErr == nil || validateErr == nil {
-		return errors.Join(parseErr, validateErr)
+	// shows at once. Each problem is reported once: a variable the parser
+	// already named is left out of Validate's lines, and a line repeated by
+	// parts that read the same variables (the all-in-one's authz and
+	// responder) stands once.
+	var parsed string
+	if parseErr != nil {
+		parsed = parseErr.Error()
 	}
-	errs := []error{parseErr}
+	validateErr := v.Validate()
+	if validateErr == nil {
+		return parseErr
+	}
+	var errs []error
+	if parseErr != nil {
+		errs = append(errs, parseErr)
+	}
+	seen := map[string]bool{}
 	for line := range strings.SplitSeq(validateErr.Error(), "\n") {
 		name, _, _ := strings.Cut(line, ":")
-		if !strings.Contains(parseErr.Error(), name+": ") {
-			errs = append(errs, errors.New(line))
+		if seen[line] || (parsed != "" && strings.Contains(parsed, name+": ")) {
+			continue
 		}
+		seen[line] = true
+		errs = append(errs, errors.New(line))
 	}
 	return errors.Join(errs...)
 }

@@ -219,9 +219,8 @@ func (in *Ingress) handleWebhook(c echo.Context) error {
 	msg.Header.Set(bus.HeaderRequestID, requestID)
 
 	ack, err := in.publish(req.Context(), msg)
-	log := in.log.With("request_id", requestID, "resource", p.Resource, "event", p.Event)
 	if err != nil {
-		log.Warn("webhook not stored", "error", err)
+		in.log.Warn("webhook not stored", "request_id", requestID, "resource", p.Resource, "event", p.Event, "error", err)
 		c.Response().Header().Set("Retry-After", "5")
 		return reject(http.StatusServiceUnavailable, outcomePublishFailed, "temporarily unavailable")
 	}
@@ -230,7 +229,8 @@ func (in *Ingress) handleWebhook(c echo.Context) error {
 		outcome = outcomeDuplicate
 	}
 	in.metrics.webhooks.WithLabelValues(outcome).Inc()
-	log.Debug("webhook stored", "outcome", outcome, "stream_seq", ack.Sequence)
+	in.log.Debug("webhook stored", "request_id", requestID, "resource", p.Resource, "event", p.Event,
+		"outcome", outcome, "stream_seq", ack.Sequence)
 	return c.JSON(http.StatusOK, map[string]string{"status": outcome})
 }
 
